@@ -222,6 +222,8 @@ def load_base_model(
         raise BaseModelError(f"could not load model {spec!r}: {e}.{hint}") from e
     except (ValueError, ImportError, RuntimeError) as e:
         raise BaseModelError(f"could not load model {spec!r}: {e}") from e
+    if gguf_file:
+        _forget_gguf_quantizer(lm)
     lm.to(dev)
     lm.eval()
     if tokenizer.pad_token is None:
@@ -238,6 +240,19 @@ def load_base_model(
     )
     logger.info("loaded %s on %s (%s) in %.1fs", canonical, dev, info.dtype, info.load_seconds)
     return LoadedBaseModel(lm, tokenizer, info)
+
+
+def _forget_gguf_quantizer(lm: Any) -> None:
+    """GGUF weights arrive dequantised; drop the quantizer so the model trains and saves as a
+    plain model (save_pretrained refuses a model still marked as gguf-quantized)."""
+    lm.hf_quantizer = None
+    if hasattr(lm, "is_quantized"):
+        try:
+            lm.is_quantized = False
+        except AttributeError:  # a read-only property in some versions
+            pass
+    if getattr(lm.config, "quantization_config", None) is not None:
+        del lm.config.quantization_config
 
 
 def _name_from_dir(p: Path) -> str:

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import (AIMessage, AIMessageChunk, BaseMessage, ChatMessage,
                                      HumanMessage, SystemMessage, ToolMessage)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .generation import DEFAULTS, GenerationRequest, GenerationResult
 from .prompts import LANGUAGES, persona_system_prompt
@@ -92,7 +92,8 @@ class ChatMBTI(BaseChatModel):
     top_p: float = DEFAULTS["top_p"]
     top_k: int | None = DEFAULTS["top_k"]
     repetition_penalty: float = DEFAULTS["repetition_penalty"]
-    max_tokens: int = DEFAULTS["max_new_tokens"]
+    max_tokens: int = Field(default=DEFAULTS["max_new_tokens"],
+                            validation_alias=AliasChoices("max_tokens", "max_new_tokens"))
     stop: list[str] | None = None
     seed: int | None = None
     streaming: bool = False
@@ -143,7 +144,7 @@ class ChatMBTI(BaseChatModel):
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
-        return ["mbti_persona", "chat_models"]
+        return ["mbti_persona", "chat_model"]
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -189,6 +190,10 @@ class ChatMBTI(BaseChatModel):
         if unknown:
             raise TypeError(f"unexpected argument(s) {sorted(unknown)}; allowed per call: "
                             f"{sorted(_CALL_KWARGS)}")
+        if kwargs.get("model", self.model) != self.model:
+            raise ValueError(
+                f"per-call model override ({kwargs['model']!r}) is not supported: the base model "
+                f"is fixed per engine; create ChatMBTI(model={kwargs['model']!r}) instead")
         engine = self.get_engine()
         persona = self._persona_for_call(kwargs)
         language = kwargs.get("language", self.language)

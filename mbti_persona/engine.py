@@ -206,7 +206,7 @@ class PersonaEngine:
         return PersonaAdapter(self._compose(t), "dimensions", tuple(sorted(weights.items())))
 
     def _compose(self, t: MBTIType) -> str:
-        name = f"mix:{t.key()}"
+        name = f"mix:{t.key()}".replace(".", "_")  # torch module names cannot hold dots
         with self._lock:
             if name not in self._composed:
                 weights = t.pole_weights()

@@ -106,9 +106,9 @@ async def test_async_many_personas_at_once(greedy):
 def test_serialisation_round_trip(greedy, engine):
     llm = ChatMBTI(mbti="INFP", intensities={"I": 0.8}, temperature=0.3, engine=engine)
     data = dumpd(llm)
-    assert data["id"] == ["mbti_persona", "chat_models", "ChatMBTI"]
+    assert data["id"] == ["mbti_persona", "chat_model", "ChatMBTI"]
     assert "engine" not in data["kwargs"]
-    again = load(data, valid_namespaces=["mbti_persona"], allowed_objects="all")
+    again = load(data, valid_namespaces=["mbti_persona"], allowed_objects=[ChatMBTI])
     assert isinstance(again, ChatMBTI)
     assert again.persona_key == "INFP@I0.80" and again.temperature == 0.3
 

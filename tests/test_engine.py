@@ -114,7 +114,7 @@ def test_composition_is_the_weighted_sum_of_pole_adapters(private_base, tmp_path
 
     t = MBTIType.parse("INFP", {"I": 0.8})
     resolved = eng.persona(t)
-    assert resolved.source == "dimensions" and resolved.adapter == "mix:INFP@I0.80"
+    assert resolved.source == "dimensions" and resolved.adapter == "mix:INFP@I0_80"
     assert dict(resolved.weights) == {"I": 0.8, "E": pytest.approx(0.2), "N": 1.0, "F": 1.0,
                                       "P": 1.0}
     layer = eng.model.base_model.model.model.layers[3].self_attn.q_proj
