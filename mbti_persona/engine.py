@@ -59,6 +59,11 @@ class PersonaEngine:
         a = engine.persona("INFP")                     # composes I+N+F+P
         print(engine.generate([GenerationRequest([{"role": "user", "content": "hi"}],
                                                  adapter=a.adapter)])[0].text)
+
+    ``fast_decode``: True, False or "auto" (on for a CUDA device when the model is Llama-like):
+    decode with :class:`~mbti_persona.fast_decode.FastDecoder` (stacked LoRA for mixed batches,
+    a static KV cache, CUDA graphs) instead of PEFT mixed-adapter batches. The attribute of the
+    same name can be switched at any time.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class PersonaEngine:
         max_batch_size: int = 32,
         batch_window_ms: float = 5.0,
         max_composed: int = 64,
+        fast_decode: bool | Literal["auto"] = "auto",
     ) -> None:
         self.base = model if isinstance(model, LoadedBaseModel) else load_base_model(
             model, device=device, dtype=dtype)
@@ -89,6 +95,8 @@ class PersonaEngine:
         self.call_log: list[BatchRecord] = []
         self._warned: set[str] = set()
         self._eos_ids = self._end_ids()
+        self._fast: Any = None  # fast_decode.FastDecoder, made on first use
+        self.fast_decode = self._want_fast_decode(fast_decode)
         if load_shipped_adapters:
             shipped = shipped_adapters_dir(self.info.name)
             if shipped.is_dir():
@@ -108,6 +116,30 @@ class PersonaEngine:
 
     def poles_available(self) -> set[str]:
         return {m.pole for m in self._adapters.values() if m.kind == "pole" and m.pole}
+
+    def _want_fast_decode(self, mode: bool | str) -> bool:
+        """fast_decode: True, False or "auto" (on for CUDA devices, when the model fits)."""
+        from .fast_decode import unsupported_reason
+
+        if mode not in (True, False, "auto"):
+            raise ValueError(f"fast_decode must be True, False or 'auto', got {mode!r}")
+        if mode is False:
+            return False
+        reason = unsupported_reason(self.model)
+        if mode is True and reason:
+            raise ValueError(f"fast_decode=True, but the fast decoder cannot run "
+                             f"{self.info.name!r}: {reason}")
+        return reason is None and (mode is True or str(self.info.device).startswith("cuda"))
+
+    def _fast_decoder(self) -> Any:
+        if not self.fast_decode:
+            return None
+        from .fast_decode import FastDecoder
+
+        if self._fast is None:
+            self._fast = FastDecoder(self.model, self.tokenizer)
+        self._fast.bind(self.model)
+        return self._fast
 
     def _end_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -161,6 +193,8 @@ class PersonaEngine:
             self.model.delete_adapter(name)
             self._adapters.pop(name, None)
             self._composed.pop(name, None)
+            if self._fast is not None:
+                self._fast.forget(name)
 
     def persona(self, mbti: str | MBTIType | None, mode: AdapterMode = "auto",
                 adapter: str | None = None) -> PersonaAdapter:
@@ -224,6 +258,8 @@ class PersonaEngine:
             oldest = min(self._composed, key=self._composed.__getitem__)
             self.model.delete_adapter(oldest)
             del self._composed[oldest]
+            if self._fast is not None:
+                self._fast.forget(oldest)
 
     # -- prompts -------------------------------------------------------------------------
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
@@ -255,10 +291,16 @@ class PersonaEngine:
                     self._composed[r.adapter] = time.monotonic()
             peft = isinstance(self.model, PeftModel)
             names = [r.adapter or BASE for r in requests] if peft else None
+            fast = self._fast_decoder()
+            if fast is not None and not fast.supports([r.adapter for r in requests]):
+                fast = None  # e.g. a DoRA adapter: the PEFT path serves it
             t0 = time.perf_counter()
-            results = decode_batch(self.model, self.tokenizer, requests, adapter_names=names,
-                                   device=self.model.device, eos_ids=self._eos_ids,
-                                   prompts=prompts)
+            if fast is not None:
+                results = fast.decode(requests, prompts=prompts, eos_ids=self._eos_ids)
+            else:
+                results = decode_batch(self.model, self.tokenizer, requests, adapter_names=names,
+                                       device=self.model.device, eos_ids=self._eos_ids,
+                                       prompts=prompts)
             self.call_log.append(BatchRecord(time.time(), time.perf_counter() - t0,
                                              tuple(r.adapter for r in requests),
                                              sum(x.output_tokens for x in results)))
@@ -403,12 +445,15 @@ _engines_lock = threading.Lock()
 
 
 def get_engine(model: str | None = None, *, device: str | None = None, dtype: Any = None,
-               adapter_dirs: Sequence[str | Path] = ()) -> PersonaEngine:
+               adapter_dirs: Sequence[str | Path] = (),
+               fast_decode: bool | Literal["auto"] = "auto") -> PersonaEngine:
     """The process-wide shared engine for a base model (created on first use)."""
-    key = (model or "embedded", device or "auto", str(dtype), tuple(str(d) for d in adapter_dirs))
+    key = (model or "embedded", device or "auto", str(dtype), tuple(str(d) for d in adapter_dirs),
+           fast_decode)
     with _engines_lock:
         eng = _engines.get(key)
         if eng is None:
             eng = _engines[key] = PersonaEngine(model, device=device, dtype=dtype,
-                                                adapter_dirs=adapter_dirs)
+                                                adapter_dirs=adapter_dirs,
+                                                fast_decode=fast_decode)
         return eng
