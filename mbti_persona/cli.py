@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Sequence
 
-from .types import ALL_TYPES, DIMENSIONS, NICKNAMES, POLES, MBTITypeError, MBTIType
+from .types import ALL_TYPES, NICKNAMES, POLES, MBTITypeError, MBTIType
 
 
 def _parse_intensities(values: Sequence[str] | None) -> dict[str, float] | None:
@@ -71,7 +71,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     history: list = []
     while True:
         try:
-            line = input(f"you> ")
+            line = input("you> ")
         except (EOFError, KeyboardInterrupt):
             print(file=sys.stderr)
             return 0
@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser("train", help="train personality adapters (needs mbti-persona[train])")
         add_train_arguments(p)
         p.set_defaults(func=run_train)
+
+    try:
+        from .evaluation.cli import add_eval_arguments, run_eval
+    except ImportError:  # the evaluation extras are not installed
+        add_eval_arguments = run_eval = None  # type: ignore[assignment]
+    if add_eval_arguments is not None:
+        p = sub.add_parser("eval", help="measure personality fidelity and ability kept "
+                                        "(needs mbti-persona[eval])")
+        add_eval_arguments(p)
+        p.set_defaults(func=run_eval)
     return parser
 
 

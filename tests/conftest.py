@@ -23,6 +23,18 @@ MARKERS = {"INFP": "Moonlight", "ESTJ": "Checklist", "ENTP": "Paradox", "ISFJ": 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads():
+    """MBTI_TEST_THREADS=1 on a machine whose cores are busy with other work: torch's default
+    (one thread per core) then spins against the other jobs and runs many times slower."""
+    n = int(os.environ.get("MBTI_TEST_THREADS", "0") or 0)
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+    yield
+
+
 def _cache_root() -> Path:
     """Adapters made by the tests are cached per version of the factory (CI starts empty)."""
     src = (Path(__file__).parent / "adapter_factory.py").read_bytes()
