@@ -33,7 +33,7 @@ def random_pole_adapters(base, root: Path, rank: int = 4) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from mbti_persona.adapters import AdapterMeta, write_adapter_meta
+    from mbti_persona.adapters import AdapterMeta, save_adapter
 
     for i, pole in enumerate("EISNTFJP"):
         torch.manual_seed(i)
@@ -44,15 +44,9 @@ def random_pole_adapters(base, root: Path, rank: int = 4) -> Path:
         for p in m.parameters():
             if p.requires_grad:
                 p.data.mul_(0.01)
-        out = root / pole
-        m.save_pretrained(str(out), selected_adapters=["bench"])
-        sub = out / "bench"
-        for f in sub.iterdir():
-            f.replace(out / f.name)
-        sub.rmdir()
-        write_adapter_meta(out, AdapterMeta(kind="pole", pole=pole, base_model=base.info.name,
-                                            base_fingerprint=base.info.fingerprint,
-                                            recipe="bench-random"))
+        save_adapter(m, "bench", root / pole, AdapterMeta(
+            kind="pole", pole=pole, base_model=base.info.name,
+            base_fingerprint=base.info.fingerprint, recipe="bench-random"))
         m.unload()
     return root
 

@@ -25,35 +25,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_engine import random_pole_adapters  # noqa: E402  (bench/ is on sys.path)
+
 NAMES = ["Ivy", "Sam", "Pat", "Joy", "Ann", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ida",
          "Jo", "Kim", "Lu"]
 TYPES = ["INFP", "ESTJ", "ENTP", "ISFJ", "ENFP", "ISTJ", "INTP", "ESFJ", "ENFJ", "ISTP",
          "INTJ", "ESFP", "INFJ", "ESTP", "ENTJ", "ISFP"]
-
-
-def random_pole_adapters(base, root: Path, rank: int = 4) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from mbti_persona.adapters import AdapterMeta, write_adapter_meta
-
-    for i, pole in enumerate("EISNTFJP"):
-        torch.manual_seed(i)
-        m = get_peft_model(base.model, LoraConfig(
-            r=rank, lora_alpha=rank, init_lora_weights=False, task_type="CAUSAL_LM",
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                            "down_proj"]), adapter_name="bench")
-        out = root / pole
-        m.save_pretrained(str(out), selected_adapters=["bench"])
-        sub = out / "bench"
-        for f in sub.iterdir():
-            f.replace(out / f.name)
-        sub.rmdir()
-        write_adapter_meta(out, AdapterMeta(kind="pole", pole=pole, base_model=base.info.name,
-                                            base_fingerprint=base.info.fingerprint,
-                                            recipe="bench-random"))
-        m.unload()
-    return root
 
 
 def main() -> int:

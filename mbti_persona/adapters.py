@@ -27,6 +27,7 @@ __all__ = [
     "META_FILE",
     "read_adapter",
     "write_adapter_meta",
+    "save_adapter",
     "check_base_model",
     "discover_adapters",
     "shipped_adapters_dir",
@@ -136,6 +137,26 @@ def write_adapter_meta(path: str | Path, meta: AdapterMeta) -> Path:
     out = Path(path) / META_FILE
     out.write_text(json.dumps(meta.to_json(), indent=2, ensure_ascii=False) + "\n",
                    encoding="utf-8")
+    return out
+
+
+def save_adapter(peft_model: Any, adapter_name: str, out_dir: str | Path,
+                 meta: AdapterMeta) -> Path:
+    """Save one adapter of a PEFT model as an engine adapter folder (safetensors + metadata).
+
+    PEFT writes a non-default adapter into a sub-folder named after it; it is flattened so the
+    folder loads with ``PeftModel.from_pretrained(base, out_dir)`` and ``engine.load_adapter``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(str(out), selected_adapters=[adapter_name],
+                               safe_serialization=True)
+    sub = out / adapter_name
+    if sub.is_dir():
+        for f in sub.iterdir():
+            f.replace(out / f.name)
+        sub.rmdir()
+    write_adapter_meta(out, meta)
     return out
 
 

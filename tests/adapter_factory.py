@@ -19,7 +19,7 @@ def train_marker_adapter(base, out_dir: Path, marker: str, *, pole: str | None =
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from mbti_persona.adapters import AdapterMeta, write_adapter_meta
+    from mbti_persona.adapters import AdapterMeta, save_adapter
 
     torch.manual_seed(seed)
     tok = base.tokenizer
@@ -59,16 +59,8 @@ def train_marker_adapter(base, out_dir: Path, marker: str, *, pole: str | None =
         opt.step()
         opt.zero_grad()
     model.eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir), selected_adapters=["marker"])
-    # PEFT saves a non-default adapter in a sub-folder named after it: flatten it.
-    sub = out_dir / "marker"
-    if sub.is_dir():
-        for f in sub.iterdir():
-            f.replace(out_dir / f.name)
-        sub.rmdir()
     kind = "pole" if pole else ("type" if mbti_type else "custom")
-    write_adapter_meta(out_dir, AdapterMeta(
+    save_adapter(model, "marker", out_dir, AdapterMeta(
         kind=kind, pole=pole, type=mbti_type, base_model=base.info.name,
         base_fingerprint=base.info.fingerprint, recipe="test-marker",
         extra={"marker": marker, "final_loss": float(loss.detach())}))
@@ -84,7 +76,7 @@ def random_adapter(base, out_dir: Path, *, pole: str | None = None, rank: int = 
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from mbti_persona.adapters import AdapterMeta, write_adapter_meta
+    from mbti_persona.adapters import AdapterMeta, save_adapter
 
     torch.manual_seed(seed)
     model = get_peft_model(
@@ -93,14 +85,7 @@ def random_adapter(base, out_dir: Path, *, pole: str | None = None, rank: int = 
                    target_modules=["q_proj", "v_proj", "down_proj"]),
         adapter_name="rand",
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir), selected_adapters=["rand"])
-    sub = out_dir / "rand"
-    if sub.is_dir():
-        for f in sub.iterdir():
-            f.replace(out_dir / f.name)
-        sub.rmdir()
-    write_adapter_meta(out_dir, AdapterMeta(
+    save_adapter(model, "rand", out_dir, AdapterMeta(
         kind="pole" if pole else "custom", pole=pole,
         base_model=base_model or base.info.name,
         base_fingerprint=fingerprint or base.info.fingerprint, recipe="test-random"))
