@@ -56,17 +56,11 @@ class DataError(ValueError):
     """Training data that is missing, malformed or inconsistent (the message names file and record)."""
 
 
-@dataclass(frozen=True)
-class BehaviourRecord:
-    """One Alpaca record of one pole (``input`` normalised: " " becomes "")."""
+class _Instructed:
+    """What a record and a pair share: the prompt built from instruction + input, and the split."""
 
     instruction: str
     input: str
-    output: str
-    pole: str
-    language: str
-    source: str  # file path
-    index: int  # record index in that file
 
     @property
     def prompt(self) -> str:
@@ -77,12 +71,25 @@ class BehaviourRecord:
     def split(self) -> str:
         return split_of(self.instruction, self.input)
 
+
+@dataclass(frozen=True)
+class BehaviourRecord(_Instructed):
+    """One Alpaca record of one pole (``input`` normalised: " " becomes "")."""
+
+    instruction: str
+    input: str
+    output: str
+    pole: str
+    language: str
+    source: str  # file path
+    index: int  # record index in that file
+
     def to_alpaca(self) -> dict[str, str]:
         return {"instruction": self.instruction, "input": self.input, "output": self.output}
 
 
 @dataclass(frozen=True)
-class BehaviourPair:
+class BehaviourPair(_Instructed):
     """Record k of the two pole files of a dimension: the same instruction, one answer per pole."""
 
     instruction: str
@@ -92,14 +99,6 @@ class BehaviourPair:
     language: str
     sources: dict[str, str]  # pole letter -> file path
     index: int
-
-    @property
-    def prompt(self) -> str:
-        return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction
-
-    @property
-    def split(self) -> str:
-        return split_of(self.instruction, self.input)
 
     def record(self, pole: str) -> BehaviourRecord:
         pole = pole.upper()
