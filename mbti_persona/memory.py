@@ -822,16 +822,21 @@ class PersonaMemory:
             })
         with self._session("seeding the self-knowledge") as s:
             col = self._collection(s)
-            s.dirty = True
-            for a in range(0, len(missing), _BATCH):
-                b = a + _BATCH
-                retry(lambda: col.upsert(
-                    ids=missing[a:b], embeddings=vectors[a:b],
-                    documents=[want[i].text for i in missing[a:b]], metadatas=metas[a:b],
+            # Another process may have seeded meanwhile. Writing an embedding again for an
+            # id the index already holds (an upsert) can leave other vectors unreachable in
+            # Chroma's HNSW graph, so only ids still absent are written.
+            now_there = set(self._get_metas(col, missing))
+            rows = [(i, v, m) for i, v, m in zip(missing, vectors, metas) if i not in now_there]
+            s.dirty = bool(rows or stale)
+            for a in range(0, len(rows), _BATCH):
+                chunk = rows[a:a + _BATCH]
+                retry(lambda: col.add(
+                    ids=[r[0] for r in chunk], embeddings=[r[1] for r in chunk],
+                    documents=[want[r[0]].text for r in chunk], metadatas=[r[2] for r in chunk],
                 ))
             if stale:
                 retry(lambda: col.delete(ids=stale))
-        return len(missing)
+        return len(rows)
 
     # -- writing ----------------------------------------------------------------------
     def _importance(self, text: str, given: object) -> float:
@@ -938,7 +943,7 @@ class PersonaMemory:
             self._apply_touches(col)
             for a in range(0, len(add_ids), _BATCH):
                 chunk = add_ids[a:a + _BATCH]
-                retry(lambda: col.upsert(
+                retry(lambda: col.add(
                     ids=chunk, embeddings=[vectors[i] for i in chunk],
                     documents=[texts[i] for i in chunk], metadatas=[records[i] for i in chunk],
                 ))

@@ -505,6 +505,48 @@ def test_two_processes_writing_concurrently_lose_nothing(tmp_path):
             assert m.retrieve(text, k=1, kinds="episodic", touch=False)[0].text == text
 
 
+def test_seeding_raced_by_another_writer_never_rewrites_a_vector(open_memory, monkeypatch):
+    """Two handles seed at once (as two processes starting together do): the one that comes
+    second must not write embeddings again for ids already stored. Rewriting a vector in
+    Chroma's HNSW graph (an upsert of an existing id) left other memories unreachable by
+    search in about 1 run in 15 of the two-process test above."""
+    first, second = open_memory(), open_memory()
+    embed = first._embed
+    raced = []
+
+    def embed_after_the_other_seeded(texts):
+        if not raced:
+            raced.append(second.seed_self_knowledge())  # the other writer gets in first
+        return embed(texts)
+
+    monkeypatch.setattr(first, "_embed", embed_after_the_other_seeded)
+    real_collection = first._collection
+    writes: list[str] = []
+
+    class Recording:
+        def __init__(self, col):
+            self._col = col
+
+        def __getattr__(self, name):
+            attr = getattr(self._col, name)
+            if name in ("add", "upsert"):
+                def record(**kw):
+                    writes.extend(kw["ids"])
+                    return attr(**kw)
+                return record
+            return attr
+
+    monkeypatch.setattr(first, "_collection", lambda s: Recording(real_collection(s)))
+    n = len(_self_knowledge("INFP"))
+    assert first.seed_self_knowledge() == 0
+    assert raced == [n] and writes == []
+    assert first.count("self") == n
+    note = first.add("The parcel from Lisbon is on the top shelf.")
+    assert writes == [note]
+    for item in first.get_all("self"):  # every statement is reachable by search
+        assert first.retrieve(item.text, k=1, kinds="self", touch=False)[0].id == item.id
+
+
 def test_threads_writing_in_one_process(open_memory):
     mem = open_memory()
     other = open_memory()  # a second handle on the same store and collection
