@@ -333,3 +333,34 @@ def test_eval_cli_runs_a_tiny_questionnaire(engine, tmp_path, capsys):
     assert (out / "questionnaire" / "results.json").is_file()
     assert main(["questionnaire", "--mbti", "INFX"]) == 2
     assert main(["questionnaire", "--configs", "lora"]) == 2
+
+
+def test_on_topic_tells_an_answer_from_a_drift():
+    from mbti_persona.evaluation.style import StyleJudge
+
+    judge = StyleJudge.default("en")
+    q = "What food do you like best?"
+    on, off = judge.on_topic([q, q], ["My favourite food is pasta with fresh tomato sauce.",
+                                      "Strangers drift together while something bigger turns up."])
+    assert on > off + 0.2, (on, off)
+    assert -1.0 <= off < on <= 1.0
+
+
+def test_style_run_reports_style_and_on_topic(engine, tmp_path):
+    from mbti_persona.evaluation.report import summary_markdown, write_report
+    from mbti_persona.evaluation.style import run_style
+
+    prompts = ["Describe your ideal weekend.", "How do you make a new friend?"]
+    report = run_style(engine, "INFP", "base,adapter", prompts=prompts, max_new_tokens=12,
+                       show_progress=False)
+    for config in ("base", "adapter"):
+        (r,) = report.results[config]
+        assert r.mbti == "INFP" and len(r.answers) == 2
+        assert all(a.text and -1.0 <= a.on_topic <= 1.0 for a in r.answers)
+        assert r.on_topic == pytest.approx(sum(a.on_topic for a in r.answers) / 2, abs=1e-3)
+        assert set(r.dimension_scores) == {"EI", "SN", "TF", "JP"}
+    md = summary_markdown(report)
+    assert "On topic" in md and "`base` " in md and "`adapter` " in md
+    written = write_report(report, tmp_path, radar=False)
+    saved = json.loads(open(written["json"], encoding="utf-8").read())
+    assert saved["results"]["adapter"][0]["answers"][0]["on_topic"] is not None

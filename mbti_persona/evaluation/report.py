@@ -263,7 +263,22 @@ def summary_markdown(report: Any, heading_level: int = 2) -> str:
         acc = {k: v.get("validation_accuracy") for k, v in d["judge"]["dimensions"].items()}
         extra = ("\n\nJudge accuracy on held-out behaviour answers: "
                  + ", ".join(f"{k} {_f(v, True)}" for k, v in acc.items()) + ".")
+        topical = _on_topic(d)
+        if topical:
+            extra += ("\n\nOn topic (mean cosine similarity of prompt and answer in the "
+                      "judge's embedding space; a persona that drifts away from the question "
+                      "scores lower than `base`): "
+                      + ", ".join(f"`{c}` {_f(v)}" for c, v in topical.items()) + ".")
     return f"{h} {_TITLES.get(kind, kind)}\n\n{info}\n\n{body}{extra}\n"
+
+
+def _on_topic(d: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for c, rs in d.get("results", {}).items():
+        vals = [r["on_topic"] for r in rs if r.get("on_topic") is not None]
+        if vals:
+            out[c] = sum(vals) / len(vals)
+    return out
 
 
 def write_report(report: Any, out_dir: "str | os.PathLike[str]", *, radar: bool = True,

@@ -94,8 +94,22 @@ class StyleJudge:
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """P(first pole) of each dimension the judge knows, for each text."""
-        vecs = self._embedder()(list(texts))
+        return self.score_vectors(self._embedder()(list(texts)))
+
+    def score_vectors(self, vecs: Sequence[Sequence[float]]) -> list[dict[str, float]]:
+        """:meth:`score` for texts already embedded with the judge's embedder."""
         return [{d: j.probability(v) for d, j in self.dimensions.items()} for v in vecs]
+
+    def on_topic(self, prompts: Sequence[str], texts: Sequence[str],
+                 text_vectors: Sequence[Sequence[float]] | None = None) -> list[float]:
+        """Cosine similarity between each prompt and its answer, in the judge's embedding
+        space: a cheap check that a persona still answers the question (a style pushed too
+        far drifts into the same few sentences whatever is asked)."""
+        embed = self._embedder()
+        uniq = sorted(set(prompts))
+        pv = dict(zip(uniq, embed(uniq)))
+        tv = embed(list(texts)) if text_vectors is None else text_vectors
+        return [_cosine(pv[p], v) for p, v in zip(prompts, tv)]
 
     def accuracy(self) -> dict[str, float | None]:
         return {d: j.validation_accuracy for d, j in self.dimensions.items()}
@@ -203,6 +217,12 @@ def train_style_judge(data_dirs: "str | os.PathLike[str] | Sequence[str | os.Pat
                       [Path(p).name for p in data_dirs], embed)
 
 
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(x * x for x in b))
+    return sum(x * y for x, y in zip(a, b)) / (na * nb) if na and nb else 0.0
+
+
 def load_prompts(path: "str | os.PathLike[str] | None" = None, language: str = "en") -> list[str]:
     """A JSON list of open prompts (strings); default: the shipped set."""
     p = Path(path) if path is not None else default_resource("prompts", language)
@@ -222,6 +242,7 @@ class StyleAnswer:
     prompt: str
     text: str
     scores: dict[str, float]  # P(first pole) per dimension
+    on_topic: float | None = None  # cosine similarity of prompt and answer (judge's embedder)
 
 
 @dataclass
@@ -238,6 +259,7 @@ class StyleResult:
     agreement: float | None  # share of (answer, dimension) judged as the target pole
     dimension_match: dict[str, bool] | None
     hits: dict[str, float] | None = None  # per dimension: share of answers on the target pole
+    on_topic: float | None = None  # mean prompt-answer cosine similarity of the answers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -268,9 +290,10 @@ def score_answers(config: str, mbti: MBTIType | None, answers: list[StyleAnswer]
             hits[d] = sum((a.scores[d] > 0.5) == first for a in answers) / len(answers)
         agreement = sum(hits.values()) / len(hits) if hits else None
         match = dimension_match(pred, mbti, dims)
+    rel = [a.on_topic for a in answers if a.on_topic is not None]
     return StyleResult(config, mbti.letters if mbti else None, language, adapter,
                        adapter_source, answers, scores, pole_scores_from_dimensions(scores),
-                       pred, agreement, match, hits)
+                       pred, agreement, match, hits, sum(rel) / len(rel) if rel else None)
 
 
 def run_style(engine: Any = None, types: "str | Iterable[str] | None" = "all",
@@ -325,12 +348,15 @@ def run_style(engine: Any = None, types: "str | Iterable[str] | None" = "all",
                           enabled=show_progress):
         for res in engine.generate([requests[k] for k in chunk]):
             texts[res.tag] = res.text.strip()
-    all_texts = list(texts.values())
     keys = list(texts.keys())
-    judged = dict(zip(keys, judge.score(all_texts)))
+    vecs = judge._embedder()([texts[k] for k in keys])
+    judged = dict(zip(keys, judge.score_vectors(vecs)))
+    topical = dict(zip(keys, judge.on_topic([prompts[i] for _, i in keys],
+                                            [texts[k] for k in keys], vecs)))
     results: dict[str, list[StyleResult]] = {c: [] for c in config_list}
     for u, (config, t, setup) in enumerate(units):
-        answers = [StyleAnswer(p, texts[(u, i)], judged[(u, i)]) for i, p in enumerate(prompts)]
+        answers = [StyleAnswer(p, texts[(u, i)], judged[(u, i)], round(topical[(u, i)], 4))
+                   for i, p in enumerate(prompts)]
         targets = type_list if config == "base" else [t]
         for x in targets:
             results[config].append(score_answers(config, MBTIType(x), answers, language,
