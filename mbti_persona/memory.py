@@ -827,7 +827,8 @@ class PersonaMemory:
             # Chroma's HNSW graph, so only ids still absent are written.
             now_there = set(self._get_metas(col, missing))
             rows = [(i, v, m) for i, v, m in zip(missing, vectors, metas) if i not in now_there]
-            s.dirty = bool(rows or stale)
+            if rows or stale:
+                s.dirty = True
             for a in range(0, len(rows), _BATCH):
                 chunk = rows[a:a + _BATCH]
                 retry(lambda: col.add(
