@@ -9,7 +9,8 @@
 #       bench/train_dpo.sh
 # Environment: POLES (default E), MM, EXTRA (data folders, en/ files used), BASE (default: the embedded GGUF),
 #   LR (default 2e-4), BETA (default 0.1), EPOCHS (default 1), WORK (scratch), OUT (results),
-#   PY (python interpreter), EXTRA_ARGS (more training flags).
+#   PY (python interpreter), EXTRA_ARGS (more training flags), SKIP_EVAL=1 (train only; poles
+#   already trained in WORK are skipped, so several calls can train poles with other settings).
 set -euo pipefail
 MM=${MM:-../shared/data/machine-mindset}
 EXTRA=${EXTRA:-../shared/data/mbti-extra}
@@ -28,6 +29,7 @@ $PY -m mbti_persona.training.cli --recipe dpo --poles $POLES --epochs "$EPOCHS" 
     --data "$MM" "$EXTRA" --rank 4 --alpha 8 --dropout 0.05 --max-length 384 --batch-size 16 \
     --save-steps 100 --logging-steps 5 --max-eval-samples 64 --work-dir "$WORK/work" \
     --seed 0 --no-progress ${EXTRA_ARGS:-}
+[ "${SKIP_EVAL:-0}" = 1 ] && exit 0
 # the shipped set with POLES replaced by the DPO ones, and the shipped versions for comparison
 rm -rf "$WORK/combo" "$WORK/shipped" && mkdir -p "$WORK/combo" "$WORK/shipped"
 for p in E I S N T F J P; do
