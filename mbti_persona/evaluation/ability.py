@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from .common import (DEFAULT_CONFIGS, EvalReport, EvalError, PersonaSetup, Timer, default_resource,
-                     parse_configs, parse_types, progress, read_json_list, setups_for)
+                     parse_configs, parse_types, read_json_list, default_engine, each_setup)
 from .scoring import LogProbScorer, ScoreRequest
 
 __all__ = ["MCQ", "AbilityResult", "AbilitySummary", "AbilityReport", "validate_mcq", "load_mcq",
@@ -143,10 +143,7 @@ def run_ability(engine: Any = None, types: "str | Iterable[str] | None" = "all",
                 show_progress: bool = True,
                 scorer: LogProbScorer | None = None) -> AbilityReport:
     """Multiple-choice accuracy per persona and configuration; ability kept vs the base."""
-    if engine is None:
-        from ..engine import get_engine
-
-        engine = get_engine()
+    engine = default_engine(engine)
     type_list, config_list = parse_types(types), parse_configs(configs)
     if questions is None or isinstance(questions, (str, os.PathLike)):
         questions = load_mcq(questions, language)
@@ -156,19 +153,11 @@ def run_ability(engine: Any = None, types: "str | Iterable[str] | None" = "all",
     run_configs = list(config_list) if "base" in config_list else ["base"] + config_list
     results: dict[str, list[AbilityResult]] = {c: [] for c in run_configs}
     skipped: dict[str, dict[str, str]] = {c: {} for c in run_configs}
-    total = sum(1 if c == "base" else len(type_list) for c in run_configs)
-    for config, t, setup, reason in progress(
-            setups_for(engine, run_configs, type_list, language=language,
-                       adapter_mode=adapter_mode, memory_factory=memory_factory,
-                       memory_k=memory_k, memory_token_budget=memory_token_budget),
-            total=total, desc="ability", enabled=show_progress):
-        if setup is None:
-            skipped[config][t] = reason or "not run"
-            continue
-        try:
-            results[config].append(score_mcq(engine, setup, questions, scorer=scorer))
-        finally:
-            setup.close()
+    for config, t, setup in each_setup(
+            engine, run_configs, type_list, skipped, desc="ability", show_progress=show_progress,
+            language=language, adapter_mode=adapter_mode, memory_factory=memory_factory,
+            memory_k=memory_k, memory_token_budget=memory_token_budget):
+        results[config].append(score_mcq(engine, setup, questions, scorer=scorer))
     base = results["base"][0].accuracy if results.get("base") else None
     base_n = results["base"][0].accuracy_norm if results.get("base") else None
     summaries = {}

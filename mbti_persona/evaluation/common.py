@@ -8,7 +8,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 from ..prompts import LANGUAGES, persona_system_prompt
 from ..types import ALL_TYPES, DIMENSIONS, POLES, MBTIType
@@ -285,18 +285,57 @@ def pole_name(letter: str) -> str:
     return POLES[letter].name
 
 
-def setups_for(engine: Any, configs: Sequence[str], types: Sequence[str], **kw: Any):
-    """Yield (config, type, PersonaSetup | None, skip reason | None) for every combination;
-    "base" is yielded once with type None (it does not depend on the persona)."""
-    for config in configs:
-        if config == "base":
-            yield config, None, open_setup(engine, "base", None, **kw), None
+def default_engine(engine: Any = None) -> Any:
+    """``engine``, or the process-wide default engine when it is None."""
+    if engine is not None:
+        return engine
+    from ..engine import get_engine
+
+    return get_engine()
+
+
+def each_setup(engine: Any, configs: Sequence[str], types: Sequence[str],
+               skipped: dict[str, dict[str, str]], *, desc: str | None = None,
+               show_progress: bool = True, **kw: Any) -> Iterator[tuple[str, str | None, Any]]:
+    """Yield (config, type, PersonaSetup) for every combination that can run; "base" once,
+    with type None (it does not depend on the persona). A combination that cannot run is
+    recorded as ``skipped[config][type] = reason``. Each set-up is closed when the caller moves
+    on to the next one. ``desc`` turns on a progress bar over the combinations."""
+    def combinations():
+        for config in configs:
+            if config == "base":
+                yield config, None, open_setup(engine, "base", None, **kw), None
+                continue
+            for t in types:
+                try:
+                    yield config, t, open_setup(engine, config, t, **kw), None
+                except ConfigUnavailable as e:
+                    yield config, t, None, str(e)
+
+    total = sum(1 if c == "base" else len(types) for c in configs)
+    for config, t, setup, reason in progress(combinations(), total=total, desc=desc or "",
+                                             enabled=show_progress and desc is not None):
+        if setup is None:
+            skipped.setdefault(config, {})[t] = reason or "not run"
             continue
-        for t in types:
-            try:
-                yield config, t, open_setup(engine, config, t, **kw), None
-            except ConfigUnavailable as e:
-                yield config, t, None, str(e)
+        try:
+            yield config, t, setup
+        finally:
+            setup.close()
+
+
+def generate_texts(engine: Any, requests: Sequence[Any], batch_size: int, desc: str,
+                   show_progress: bool = True) -> dict[Any, str]:
+    """Greedy answers to tagged GenerationRequests in mixed-adapter batches (sorted by prompt
+    length, so that a batch pads little); returns tag -> stripped text."""
+    order = sorted(range(len(requests)),
+                   key=lambda k: len(engine.encode_chat(requests[k].messages)))
+    chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    texts: dict[Any, str] = {}
+    for chunk in progress(chunks, total=len(chunks), desc=desc, enabled=show_progress):
+        for res in engine.generate([requests[k] for k in chunk]):
+            texts[res.tag] = res.text.strip()
+    return texts
 
 
 @dataclass

@@ -45,7 +45,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 from ..types import DIMENSIONS, MBTIType
 from .common import (DEFAULT_CONFIGS, EvalReport, ConfigSummary, EvalError, PersonaSetup, Timer,
                      default_resource, parse_configs, parse_types, pole_scores_from_dimensions,
-                     predicted_type, progress, read_json_list, setups_for, summarize)
+                     predicted_type, read_json_list, default_engine, each_setup, summarize)
 from .scoring import LogProbScorer, ScoreRequest, two_way_probability
 
 __all__ = [
@@ -366,10 +366,7 @@ def run_questionnaire(engine: Any = None, types: "str | Iterable[str] | None" = 
     type. Configurations that cannot run (adapter configs without adapters) are listed in the
     summary's ``skipped``.
     """
-    if engine is None:
-        from ..engine import get_engine
-
-        engine = get_engine()
+    engine = default_engine(engine)
     type_list = parse_types(types)
     config_list = parse_configs(configs)
     if items is None or isinstance(items, (str, os.PathLike)):
@@ -379,19 +376,12 @@ def run_questionnaire(engine: Any = None, types: "str | Iterable[str] | None" = 
     timer = Timer()
     results: dict[str, list[QuestionnaireResult]] = {c: [] for c in config_list}
     skipped: dict[str, dict[str, str]] = {c: {} for c in config_list}
-    total = sum(1 if c == "base" else len(type_list) for c in config_list)
-    bar = progress(setups_for(engine, config_list, type_list, language=language,
-                              adapter_mode=adapter_mode, memory_factory=memory_factory,
-                              memory_k=memory_k, memory_token_budget=memory_token_budget),
-                   total=total, desc="questionnaire", enabled=show_progress)
-    for config, t, setup, reason in bar:
-        if setup is None:
-            skipped[config][t] = reason or "not run"
-            continue
-        try:
-            res = score_questionnaire(engine, setup, items, method=method, scorer=scorer)
-        finally:
-            setup.close()
+    for config, t, setup in each_setup(
+            engine, config_list, type_list, skipped, desc="questionnaire",
+            show_progress=show_progress, language=language, adapter_mode=adapter_mode,
+            memory_factory=memory_factory, memory_k=memory_k,
+            memory_token_budget=memory_token_budget):
+        res = score_questionnaire(engine, setup, items, method=method, scorer=scorer)
         if config == "base":
             results[config] = [_retarget(res, MBTIType(x)) for x in type_list]
         else:

@@ -40,8 +40,8 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 from ..types import DIMENSIONS, MBTIType
 from .common import (DEFAULT_CONFIGS, EvalReport, EvalError, PersonaSetup, Timer,
                      default_resource, dimension_match, parse_configs, parse_types,
-                     pole_scores_from_dimensions, predicted_type, progress, read_json_list,
-                     setups_for, summarize)
+                     pole_scores_from_dimensions, predicted_type, read_json_list,
+                     default_engine, each_setup, generate_texts, summarize)
 from .scoring import LogProbScorer, ScoreRequest, two_way_probability
 
 __all__ = [
@@ -310,10 +310,7 @@ def run_self_awareness(engine: Any = None, types: "str | Iterable[str] | None" =
 
     if method not in SA_METHODS:
         raise EvalError(f"unknown self-awareness method {method!r}: use logprob or generate")
-    if engine is None:
-        from ..engine import get_engine
-
-        engine = get_engine()
+    engine = default_engine(engine)
     type_list, config_list = parse_types(types), parse_configs(configs)
     if questions is None or isinstance(questions, (str, os.PathLike)):
         questions = load_questions(questions, language)
@@ -323,35 +320,23 @@ def run_self_awareness(engine: Any = None, types: "str | Iterable[str] | None" =
     skipped: dict[str, dict[str, str]] = {c: {} for c in config_list}
     units: list[tuple[str, str | None, str | None, str, list[SelfAnswer]]] = []
     gen: list[Any] = []
-    total = sum(1 if c == "base" else len(type_list) for c in config_list)
-    for config, t, setup, reason in progress(
-            setups_for(engine, config_list, type_list, language=language,
-                       adapter_mode=adapter_mode, memory_factory=memory_factory,
-                       memory_k=memory_k, memory_token_budget=memory_token_budget),
-            total=total, desc="self-awareness", enabled=show_progress):
-        if setup is None:
-            skipped[config][t] = reason or "not run"
-            continue
-        try:
-            if method == "logprob":
-                answers = score_self_awareness(engine, setup, questions, scorer=scorer)
-            else:
-                answers = []
-                for i, q in enumerate(questions):
-                    gen.append(GenerationRequest(setup.messages(q.question), adapter=setup.adapter,
-                                                 max_new_tokens=max_new_tokens, temperature=0.0,
-                                                 seed=0, tag=(len(units), i)))
-        finally:
-            setup.close()
+    for config, t, setup in each_setup(
+            engine, config_list, type_list, skipped, desc="self-awareness",
+            show_progress=show_progress, language=language, adapter_mode=adapter_mode,
+            memory_factory=memory_factory, memory_k=memory_k,
+            memory_token_budget=memory_token_budget):
+        if method == "logprob":
+            answers = score_self_awareness(engine, setup, questions, scorer=scorer)
+        else:
+            answers = []
+            for i, q in enumerate(questions):
+                gen.append(GenerationRequest(setup.messages(q.question), adapter=setup.adapter,
+                                             max_new_tokens=max_new_tokens, temperature=0.0,
+                                             seed=0, tag=(len(units), i)))
         units.append((config, t, setup.adapter, setup.adapter_source, answers))
     if gen:
-        order = sorted(range(len(gen)), key=lambda k: len(engine.encode_chat(gen[k].messages)))
-        texts: dict[tuple[int, int], str] = {}
-        chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-        for chunk in progress(chunks, total=len(chunks), desc="self-awareness: generating",
-                              enabled=show_progress):
-            for res in engine.generate([gen[k] for k in chunk]):
-                texts[res.tag] = res.text.strip()
+        texts = generate_texts(engine, gen, batch_size, "self-awareness: generating",
+                               show_progress)
         for u, unit in enumerate(units):
             for i, q in enumerate(questions):
                 text = texts[(u, i)]

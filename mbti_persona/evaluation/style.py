@@ -30,7 +30,8 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 from ..types import DIMENSIONS, MBTIType
 from .common import (DEFAULT_CONFIGS, EvalReport, EvalError, Timer, default_resource,
                      dimension_match, parse_configs, parse_types, pole_scores_from_dimensions,
-                     predicted_type, progress, read_json_list, setups_for, summarize)
+                     predicted_type, read_json_list, default_engine, each_setup, generate_texts,
+                     summarize)
 
 __all__ = [
     "DimensionJudge",
@@ -311,10 +312,7 @@ def run_style(engine: Any = None, types: "str | Iterable[str] | None" = "all",
     """
     from ..generation import GenerationRequest
 
-    if engine is None:
-        from ..engine import get_engine
-
-        engine = get_engine()
+    engine = default_engine(engine)
     type_list, config_list = parse_types(types), parse_configs(configs)
     if prompts is None or isinstance(prompts, (str, os.PathLike)):
         prompts = load_prompts(prompts, language)
@@ -324,30 +322,16 @@ def run_style(engine: Any = None, types: "str | Iterable[str] | None" = "all",
     units: list[tuple[str, str | None, Any]] = []
     requests: list[GenerationRequest] = []
     skipped: dict[str, dict[str, str]] = {c: {} for c in config_list}
-    for config, t, setup, reason in setups_for(
-            engine, config_list, type_list, language=language, adapter_mode=adapter_mode,
-            memory_factory=memory_factory, memory_k=memory_k,
+    for config, t, setup in each_setup(
+            engine, config_list, type_list, skipped, language=language,
+            adapter_mode=adapter_mode, memory_factory=memory_factory, memory_k=memory_k,
             memory_token_budget=memory_token_budget):
-        if setup is None:
-            skipped[config][t] = reason or "not run"
-            continue
-        try:
-            for i, p in enumerate(prompts):
-                requests.append(GenerationRequest(setup.messages(p), adapter=setup.adapter,
-                                                  max_new_tokens=max_new_tokens,
-                                                  temperature=0.0, seed=0,
-                                                  tag=(len(units), i)))
-        finally:
-            setup.close()
+        for i, p in enumerate(prompts):
+            requests.append(GenerationRequest(setup.messages(p), adapter=setup.adapter,
+                                              max_new_tokens=max_new_tokens,
+                                              temperature=0.0, seed=0, tag=(len(units), i)))
         units.append((config, t, setup))
-    order = sorted(range(len(requests)), key=lambda k: len(engine.encode_chat(
-        requests[k].messages)))
-    texts: dict[tuple[int, int], str] = {}
-    chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-    for chunk in progress(chunks, total=len(chunks), desc="style: generating",
-                          enabled=show_progress):
-        for res in engine.generate([requests[k] for k in chunk]):
-            texts[res.tag] = res.text.strip()
+    texts = generate_texts(engine, requests, batch_size, "style: generating", show_progress)
     keys = list(texts.keys())
     vecs = judge._embedder()([texts[k] for k in keys])
     judged = dict(zip(keys, judge.score_vectors(vecs)))
